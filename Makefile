@@ -1,0 +1,99 @@
+# The fork's build driver.  See README.rst.
+#
+#   make               bootstrap cpython/ from the pin + patches/, build ./python (debug)
+#   make test          the module-init test suites under -R 3:3, our tests, the census
+#   make test-all      the whole regrtest, compared with pristine 3.11.2's known failures
+#   make release       optimized build in build/release
+#   make baseline      pristine 3.11.2, debug and release, same flags
+#   make bench         fork against baseline, release builds, side by side
+#   make docs          the HTML documentation
+#   make asan          an AddressSanitizer build of the fork in build/asan
+#   make patches       export the commits of cpython/ to patches/
+#   make check-patches a fresh bootstrap reproduces patches/, and cpython/ holds nothing unexported
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+SRC := cpython
+BASE_SRC := baseline
+JOBS ?= $(shell nproc)
+DEBUG_FLAGS := --with-pydebug
+RELEASE_FLAGS :=
+ASAN_FLAGS := --with-pydebug --with-address-sanitizer --without-pymalloc
+# Build function: $(call build,SRCDIR,BUILDDIR,CONFIGURE-FLAGS)
+build = mkdir -p $(2) && cd $(2) && \
+	{ [ -f Makefile ] || $(TOP)/$(1)/configure -q $(3) >configure.log 2>&1 || \
+	  { tail -20 configure.log; exit 1; }; } && \
+	$(MAKE) -s -j$(JOBS) >make.log 2>&1 || { tail -40 make.log; exit 1; }
+
+.PHONY: all deps debug release baseline baseline-debug baseline-release test test-all \
+	bench bench-report docs asan patches check-patches clean distclean
+
+all: debug
+
+deps:
+	@tools/deps
+
+$(SRC)/.git:
+	@tools/deps
+	tools/bootstrap $(SRC)
+
+$(BASE_SRC)/.git:
+	tools/bootstrap --pristine $(BASE_SRC)
+
+debug: $(SRC)/.git
+	@tools/deps
+	@echo "building build/debug (log: build/debug/make.log)"
+	@$(call build,$(SRC),build/debug,$(DEBUG_FLAGS))
+	@ln -sfn build/debug/python python
+	@./python -c 'import sys; print(sys.version)'
+
+release: $(SRC)/.git
+	@tools/deps
+	@echo "building build/release (log: build/release/make.log)"
+	@$(call build,$(SRC),build/release,$(RELEASE_FLAGS))
+
+baseline: baseline-debug baseline-release
+
+baseline-debug: $(BASE_SRC)/.git
+	@tools/deps
+	@echo "building build/baseline-debug"
+	@$(call build,$(BASE_SRC),build/baseline-debug,$(DEBUG_FLAGS))
+
+baseline-release: $(BASE_SRC)/.git
+	@tools/deps
+	@echo "building build/baseline-release"
+	@$(call build,$(BASE_SRC),build/baseline-release,$(RELEASE_FLAGS))
+
+asan: $(SRC)/.git
+	@tools/deps libclang-rt-14-dev clang
+	@echo "building build/asan"
+	@CC=clang $(call build,$(SRC),build/asan,$(ASAN_FLAGS))
+
+test: debug
+	@tools/run-tests
+
+test-all: debug
+	@tools/run-tests --all
+
+bench: release baseline-release
+	@tools/bench
+
+bench-report: bench
+	@tools/bench --report
+
+docs: $(SRC)/.git
+	@tools/deps python3-sphinx python3-docs-theme
+	$(MAKE) -C $(SRC)/Doc html BUILDDIR=$(TOP)/build/docs \
+		SPHINXBUILD=/usr/bin/sphinx-build SPHINXERRORHANDLING=-W
+
+patches:
+	@tools/export-patches $(SRC) patches
+
+check-patches:
+	@tools/check-patches
+
+clean:
+	rm -rf build python
+
+distclean: clean
+	rm -rf $(SRC) $(BASE_SRC) downloads
