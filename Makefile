@@ -70,10 +70,10 @@ asan: $(SRC)/.git
 	@CC=clang $(call build,$(SRC),build/asan,$(ASAN_FLAGS))
 
 test: debug
-	@tools/run-tests
+	@./python tools/run-tests.py
 
 test-all: debug
-	@tools/run-tests --all
+	@./python tools/run-tests.py --all
 
 bench: release baseline-release
 	@tools/bench
@@ -81,10 +81,13 @@ bench: release baseline-release
 bench-report: bench
 	@tools/bench --report
 
+# Sphinx from Debian (5.3; the docs of 3.11.2 build with it without a warning),
+# warnings are errors.  Output: cpython/Doc/build/html, linked as build/docs.
 docs: $(SRC)/.git
 	@tools/deps python3-sphinx python3-docs-theme
-	$(MAKE) -C $(SRC)/Doc html BUILDDIR=$(TOP)/build/docs \
-		SPHINXBUILD=/usr/bin/sphinx-build SPHINXERRORHANDLING=-W
+	$(MAKE) -C $(SRC)/Doc html SPHINXBUILD=/usr/bin/sphinx-build SPHINXERRORHANDLING=-W
+	@mkdir -p build && ln -sfn ../$(SRC)/Doc/build/html build/docs
+	@echo "docs: build/docs/index.html"
 
 patches:
 	@tools/export-patches $(SRC) patches
