@@ -44,7 +44,8 @@ debug: $(SRC)/.git
 	@tools/deps
 	@echo "building build/debug (log: build/debug/make.log)"
 	@$(call build,$(SRC),build/debug,$(DEBUG_FLAGS))
-	@ln -sfn build/debug/python python
+	@printf '#!/bin/sh\n# The fork'"'"'s debug build (see README.rst).\nexec "$$(dirname "$$0")/build/debug/python" "$$@"\n' >python.tmp
+	@chmod +x python.tmp && mv -f python.tmp python
 	@./python -c 'import sys; print(sys.version)'
 
 release: $(SRC)/.git
@@ -75,11 +76,17 @@ test: debug
 test-all: debug
 	@./python tools/run-tests.py --all
 
+# Wall-clock rounds, then instruction counts; results in build/bench/*.json.
 bench: release baseline-release
-	@tools/bench
+	@tools/deps valgrind
+	build/release/python tools/bench.py
+	build/release/python tools/bench.py --callgrind
 
-bench-report: bench
-	@tools/bench --report
+# build/bench/report.md and ratios.png from the last `make bench`.
+bench-report:
+	@[ -f build/bench/wall.json ] || $(MAKE) bench
+	@tools/deps gnuplot-nox
+	build/release/python tools/bench.py --report
 
 # Sphinx from Debian (5.3; the docs of 3.11.2 build with it without a warning),
 # warnings are errors.  Output: cpython/Doc/build/html, linked as build/docs.

@@ -1,0 +1,273 @@
+"""The benchmark workloads: each a function taking a scale factor.
+
+A workload does a fixed amount of work (proportional to its scale) with the
+modules the fork ports; tools/bench.py times its call in a fresh interpreter
+(`python -S tools/bench/workloads.py NAME SCALE`), so import and startup are
+not part of the figure.  Keep each to a second or two at scale 1 on a release
+build.
+"""
+import sys
+import time
+
+
+def decimal_telco(n):
+    from decimal import Decimal, localcontext, ROUND_DOWN, ROUND_HALF_EVEN
+    rates = [Decimal('0.0013'), Decimal('0.00894')]
+    twodig = Decimal('0.01')
+    disttax = Decimal('0.0341')
+    basictax = Decimal('0.0675')
+    calls = [Decimal(i % 1000 + 1) for i in range(6000)]
+    total = Decimal(0)
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_DOWN
+        for _ in range(n):
+            for i, duration in enumerate(calls):
+                rate = rates[i & 1]
+                price = (duration * rate).quantize(twodig, ROUND_HALF_EVEN)
+                tax = (price * basictax).quantize(twodig, ROUND_DOWN)
+                if i & 1:
+                    tax += (price * disttax).quantize(twodig, ROUND_DOWN)
+                total += price + tax
+    return total
+
+
+def decimal_pi(n):
+    from decimal import Decimal, getcontext
+    ctx = getcontext()
+    for _ in range(40 * n):
+        ctx.prec = 400
+        lasts, t, s, num, nn, d, da = 0, Decimal(3), 3, 1, 0, 0, 24
+        while s != lasts:
+            lasts = s
+            nn, num = nn + 1, num + nn
+            d, da = d + da, da + 32
+            t = (t * num) / d
+            s += t
+    ctx.prec = 28
+    return +s
+
+
+def decimal_factorial(n):
+    from decimal import Decimal, getcontext, MAX_PREC, MAX_EMAX, MIN_EMIN
+    ctx = getcontext()
+    ctx.prec, ctx.Emax, ctx.Emin = MAX_PREC, MAX_EMAX, MIN_EMIN
+    for _ in range(3 * n):
+        r = Decimal(1)
+        for i in range(1, 3000):
+            r *= i
+    return r
+
+
+def datetime_ops(n):
+    from datetime import datetime, timedelta, timezone, date
+    tz = timezone(timedelta(hours=2))
+    step = timedelta(minutes=17, seconds=3)
+    out = 0
+    for _ in range(n):
+        t = datetime(2020, 1, 1, 12, 30, tzinfo=timezone.utc)
+        for i in range(8000):
+            t = t + step
+            u = t.astimezone(tz)
+            out += (u - t).seconds + u.day
+            if i % 8 == 0:
+                out += len(u.isoformat()) + len(t.strftime('%Y-%m-%d %H:%M'))
+                out += datetime.fromisoformat('2021-03-04T05:06:07').hour
+                out += date(2020, 2, 29).toordinal() & 7
+    return out
+
+
+def zoneinfo_ops(n):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    zones = [ZoneInfo(k) for k in ('Europe/Paris', 'America/New_York',
+                                   'Asia/Tokyo', 'Australia/Sydney')]
+    t = datetime(2020, 1, 1, tzinfo=ZoneInfo('UTC'))
+    step = timedelta(hours=7, minutes=11)
+    out = 0
+    for _ in range(n):
+        for i in range(10000):
+            t += step
+            u = t.astimezone(zones[i & 3])
+            out += u.hour + u.utcoffset().seconds
+    return out
+
+
+def pickle_mixed(n):
+    import pickle
+    data = [{'id': i, 'name': f'item{i}', 'tags': ('a', 'b', i),
+             'price': i * 1.25, 'ok': bool(i & 1), 'raw': bytes(i % 17)}
+            for i in range(2000)]
+    for _ in range(2 * n):
+        for proto in (2, 5):
+            s = pickle.dumps(data, proto)
+            assert pickle.loads(s) == data
+
+
+def collections_ops(n):
+    from collections import deque, defaultdict, namedtuple, OrderedDict
+    Point = namedtuple('Point', 'x y z')
+    for _ in range(n):
+        d = deque(maxlen=1000)
+        for i in range(50000):
+            d.append(i)
+            if i % 3 == 0:
+                d.popleft()
+            if i % 1000 == 0:
+                d.rotate(7)
+        dd = defaultdict(list)
+        for i in range(50000):
+            dd[i % 1000].append(i)
+        p = Point(1, 2, 3)
+        s = 0
+        for i in range(50000):
+            s += p.x + p.y + p.z
+        od = OrderedDict.fromkeys(range(10000))
+        for i in range(10000):
+            od.move_to_end(i)
+    return s
+
+
+def itertools_pipeline(n):
+    import itertools as it
+    import operator
+    total = 0
+    for _ in range(4 * n):
+        data = range(100000)
+        chained = it.chain(data, it.islice(it.count(), 30000))
+        pairs = it.pairwise(it.compress(chained, it.cycle((1, 0, 1))))
+        total += sum(it.starmap(operator.sub, pairs))
+        total += sum(1 for _ in it.product(range(25), repeat=3))
+        total += sum(len(list(g)) for _, g in it.groupby(sorted(
+            x % 97 for x in range(30000))))
+        total += sum(it.accumulate(it.repeat(3, 30000)))
+        total += len(list(it.combinations(range(20), 3)))
+    return total
+
+
+def asyncio_tasks(n):
+    import asyncio
+
+    async def leaf(i):
+        await asyncio.sleep(0)
+        return i
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        total = 0
+        for _ in range(n):
+            total += sum(await asyncio.gather(*(leaf(i) for i in range(800))))
+            futs = [loop.create_future() for _ in range(2000)]
+            for i, f in enumerate(futs):
+                loop.call_soon(f.set_result, i)
+            for f in futs:
+                total += await f
+        return total
+
+    return asyncio.run(main())
+
+
+def io_ops(n):
+    import io
+    import os
+    import tempfile
+    line = 'The quick brown fox jumps over the lazy dog. \u00e9\u00e8\n'
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'f.txt')
+        for _ in range(n):
+            b = io.BytesIO()
+            for i in range(25000):
+                b.write(b'abcdefgh')
+            b.seek(0)
+            while b.read(64):
+                pass
+            s = io.StringIO()
+            for i in range(25000):
+                s.write(line)
+            s.seek(0)
+            for _ in s:
+                pass
+            with open(path, 'w', encoding='utf-8') as f:
+                for i in range(25000):
+                    f.write(line)
+            with open(path, encoding='utf-8') as f:
+                for _ in f:
+                    pass
+
+
+def socket_pairs(n):
+    import socket
+    for _ in range(n):
+        a, b = socket.socketpair()
+        with a, b:
+            msg = b'x' * 64
+            for i in range(6000):
+                a.sendall(msg)
+                b.recv(64)
+        for i in range(600):
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+
+
+def ctypes_calls(n):
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library('c'))
+    labs, strlen = libc.labs, libc.strlen
+    labs.argtypes, labs.restype = [ctypes.c_long], ctypes.c_long
+    strlen.argtypes, strlen.restype = [ctypes.c_char_p], ctypes.c_size_t
+
+    class Point(ctypes.Structure):
+        _fields_ = [('x', ctypes.c_int), ('y', ctypes.c_double)]
+
+    total = 0
+    arr = (ctypes.c_int * 100)(*range(100))
+    for _ in range(n):
+        for i in range(15000):
+            total += labs(-i) + strlen(b'hello world')
+        for i in range(15000):
+            p = Point(i, 2.5)
+            p.x += 1
+            total += p.x + arr[i % 100]
+    return total
+
+
+def elementtree_ops(n):
+    import xml.etree.ElementTree as ET
+    root = ET.Element('root')
+    for i in range(3000):
+        e = ET.SubElement(root, 'item', id=str(i), kind='k%d' % (i % 7))
+        e.text = 'text %d' % i
+        ET.SubElement(e, 'child').tail = 'tail'
+    blob = ET.tostring(root)
+    for _ in range(n):
+        tree = ET.fromstring(blob)
+        assert len(tree.findall('.//child')) == 3000
+        ET.tostring(tree)
+
+
+def array_ops(n):
+    from array import array
+    total = 0
+    for _ in range(n):
+        a = array('d', range(50000))
+        b = array('i', range(50000))
+        for i in range(0, 50000, 3):
+            a[i] = a[i] * 2.0
+            total += b[i]
+        a.extend(a[:50000])
+        b.reverse()
+        total += int(sum(a)) + a.index(4.0) + b.count(7)
+        total += len(a.tobytes()) + len(array('b', b.tobytes()[:1000]))
+    return total
+
+
+WORKLOADS = {name: f for name, f in globals().items()
+             if callable(f) and not name.startswith('_')
+             and f.__module__ == __name__}
+
+
+if __name__ == '__main__':
+    name, scale = sys.argv[1], int(sys.argv[2])
+    func = WORKLOADS[name]
+    t0 = time.perf_counter()
+    func(scale)
+    print(time.perf_counter() - t0)
