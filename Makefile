@@ -20,9 +20,12 @@ DEBUG_FLAGS := --with-pydebug
 RELEASE_FLAGS :=
 ASAN_FLAGS := --with-pydebug --with-address-sanitizer --without-pymalloc
 # Build function: $(call build,SRCDIR,BUILDDIR,CONFIGURE-FLAGS)
+# getbuildinfo.o is rebuilt every time, so that sys.version names the patch
+# level of the tree even when only shared modules changed.
 build = mkdir -p $(2) && cd $(2) && \
 	{ [ -f Makefile ] || $(TOP)/$(1)/configure -q $(3) >configure.log 2>&1 || \
 	  { tail -20 configure.log; exit 1; }; } && \
+	rm -f Modules/getbuildinfo.o && \
 	$(MAKE) -s -j$(JOBS) >make.log 2>&1 || { tail -40 make.log; exit 1; }
 
 .PHONY: all deps debug release baseline baseline-debug baseline-release test test-all \
