@@ -38,7 +38,9 @@ def regrtest(args):
         r.main()
     except SystemExit:
         pass
-    failed = sorted(set(r.bad) | set(r.environment_changed))
+    # A test file that runs no test (e.g. its setUpModule failed) is a failure.
+    failed = sorted(set(r.bad) | set(r.environment_changed)
+                    | set(r.run_no_tests))
     notes = []
     if r.skipped or r.resource_denieds:
         notes.append('skipped: ' + ' '.join(sorted(set(r.skipped)
