@@ -23,7 +23,8 @@ MODULE_INIT_SUITES = """
     test_importlib test_import test_imp test_module test_capi test_array
     test__xxsubinterpreters
     test_decimal test_datetime test_zoneinfo test_ctypes test_socket test_ssl
-    test_curses test_pickle test_xml_etree_c
+    test_curses test_pickle test_xml_etree_c test_readline test_tracemalloc
+    test_ossaudiodev test_tcl
 """.split()
 # Our tests of the shell tools: refleak hunting means nothing there, run them once.
 ONCE = {'test_tools'}
