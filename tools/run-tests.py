@@ -24,7 +24,8 @@ MODULE_INIT_SUITES = """
     test__xxsubinterpreters
     test_decimal test_datetime test_zoneinfo test_ctypes test_socket test_ssl
     test_curses test_pickle test_xml_etree_c test_readline test_tracemalloc
-    test_ossaudiodev test_tcl
+    test_ossaudiodev test_tcl test_deque test_defaultdict test_collections
+    test_itertools
 """.split()
 # Our tests of the shell tools: refleak hunting means nothing there, run them once.
 ONCE = {'test_tools'}
