@@ -18,14 +18,18 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(TOP, 'tests')
 
 # The suites that exercise module initialization, and the test files of the
-# modules the fork ports (each runs under -R 3:3).
+# modules the fork ports (each runs under -R 3:3).  Of test_asyncio, only the
+# parts that drive the C Future and Task: the whole package takes over 15
+# minutes under -R 3:3 on two cores (`make test-all` runs it).
 MODULE_INIT_SUITES = """
     test_importlib test_import test_imp test_module test_capi test_array
     test__xxsubinterpreters
     test_decimal test_datetime test_zoneinfo test_ctypes test_socket test_ssl
     test_curses test_pickle test_xml_etree_c test_readline test_tracemalloc
     test_ossaudiodev test_tcl test_deque test_defaultdict test_collections
-    test_itertools
+    test_itertools test_io test_memoryio test_buffer test_descr
+    test_asyncio.test_cmodule test_asyncio.test_futures
+    test_asyncio.test_futures2 test_asyncio.test_tasks test_asyncio.test_runners
 """.split()
 # Our tests of the shell tools: refleak hunting means nothing there, run them once.
 ONCE = {'test_tools'}
