@@ -73,7 +73,11 @@ asan: $(SRC)/.git
 	@echo "building build/asan"
 	@CC=clang $(call build,$(SRC),build/asan,$(ASAN_FLAGS))
 
+# The client tests build real extensions with the tools authors use.
+CLIENT_DEPS = g++ cython3 pybind11-dev python3-setuptools-whl
+
 test: debug
+	@tools/deps $(CLIENT_DEPS)
 	@./python tools/run-tests.py
 
 test-all: debug
