@@ -6,8 +6,10 @@
 
 Wall-clock mode runs every benchmark on both interpreters, interleaved
 (fork, baseline, then baseline, fork in the next round, ...), for several
-rounds, and reports per benchmark the median of each side and the median of
-the per-round ratios fork/baseline with their spread (min..max).  Callgrind
+rounds; in a round, each side runs a workload in a fresh process and keeps
+the best of a few timed runs.  It reports per benchmark the median of each
+side and the median of the per-round ratios fork/baseline with their spread
+(min..max).  Callgrind
 mode counts instructions once per side (PYTHONHASHSEED=0, -S: the counts
 repeat exactly), which is the figure to trust where 1 % matters.  Results go
 to build/bench/{wall,callgrind}.json; --report turns them into
@@ -30,12 +32,17 @@ BASE = os.path.join(TOP, 'build', 'baseline-release', 'python')
 sys.path.insert(0, BENCH)
 from workloads import WORKLOADS  # noqa: E402
 
-WALL_SCALE = 5          # each workload runs about a second on a release build
+WALL_SECONDS = 0.1      # each workload is scaled to run about this long,
+WALL_REPEAT = 5         # and each round keeps the best of this many runs
 SUBINTERP_CYCLES = 100
 # Targets from the tracker: ratio fork/baseline must not exceed these.
 LIMITS = {'startup': 1.00, 'import': 1.05, 'subinterp-memory': 1.10}
 WORKLOAD_LIMIT, HARD_LIMIT = 1.00, 1.02
-ENV = dict(os.environ, PYTHONHASHSEED='0')
+# Neither side may see the caller's PYTHON* settings: PYTHONDONTWRITEBYTECODE,
+# for one, would make whichever side has no cached bytecode compile the
+# stdlib in every run.  Both sides' bytecode is compiled before measuring.
+ENV = {k: v for k, v in os.environ.items() if not k.startswith('PYTHON')}
+ENV['PYTHONHASHSEED'] = '0'
 # Test-only extension modules are not part of "every stdlib extension".
 NOT_STDLIB = re.compile(r'^(_test|_xx(?!subinterpreters)|xx|_ctypes_test)')
 
@@ -52,8 +59,8 @@ def extension_modules(python):
             'for d in sys.path:\n'
             '    if os.path.isdir(d):\n'
             '        for f in os.listdir(d):\n'
-            '            for s in m.EXTENSION_SUFFIXES:\n'
-            '                if f.endswith(s): names.add(f[:-len(s)])\n'
+            '            if f.endswith(tuple(m.EXTENSION_SUFFIXES)):\n'
+            '                names.add(f.partition(".")[0])\n'
             'print(" ".join(sorted(names)))')
     return set(run([python, '-S', '-c', code]).split())
 
@@ -81,10 +88,16 @@ def common_extensions(fork, base):
 
 # Wall-clock measurements: each returns {benchmark name: value} for one side.
 
-def time_workload(python, name):
+def time_workload(python, name, scale, repeat=WALL_REPEAT):
     out = run([python, '-S', os.path.join(BENCH, 'workloads.py'), name,
-               str(WALL_SCALE)])
+               str(scale), str(repeat)])
     return {name: float(out)}
+
+
+def wall_scale(python, name):
+    """The scale at which a workload runs about WALL_SECONDS on 'python'."""
+    once = time_workload(python, name, 1, 3)[name]
+    return max(1, round(WALL_SECONDS / once))
 
 
 def time_startup(python, n=20):
@@ -119,10 +132,23 @@ def subinterp(python, modules, cycles=SUBINTERP_CYCLES):
             'subinterp-growth': growth}
 
 
+def compile_stdlib(*pythons):
+    """Give both sides cached bytecode, so that no run compiles."""
+    for python in pythons:
+        # Some test files are invalid on purpose: ignore the exit status.
+        subprocess.run([python, '-m', 'compileall', '-qq', '-j0',
+                        run([python, '-c', 'import os; print('
+                             'os.path.dirname(os.__file__))']).strip()],
+                       env=ENV, capture_output=True)
+
+
 def wall(args, fork, base):
+    compile_stdlib(fork, base)
     modules, sub_modules = common_extensions(fork, base)
-    jobs = [(n, lambda py, n=n: time_workload(py, n))
-            for n in WORKLOADS if selected(args, n)]
+    # Both sides run the same scale, calibrated on the baseline.
+    scales = {n: wall_scale(base, n) for n in WORKLOADS if selected(args, n)}
+    jobs = [(n, lambda py, n=n: time_workload(py, n, scales[n]))
+            for n in scales]
     if selected(args, 'startup'):
         jobs.append(('startup', time_startup))
     if selected(args, 'import'):
@@ -148,8 +174,9 @@ def wall(args, fork, base):
                             base_median=statistics.median(s['base']),
                             ratio=statistics.median(ratios),
                             ratio_min=min(ratios), ratio_max=max(ratios))
-    return {'mode': 'wall', 'rounds': args.rounds, 'modules': modules,
-            'subinterp_modules': sub_modules, 'results': results}
+    return {'mode': 'wall', 'rounds': args.rounds, 'scales': scales,
+            'modules': modules, 'subinterp_modules': sub_modules,
+            'results': results}
 
 
 # Instruction counts.
@@ -165,6 +192,7 @@ def instructions(python, args):
 
 
 def callgrind(args, fork, base):
+    compile_stdlib(fork, base)
     modules, sub_modules = common_extensions(fork, base)
     jobs = {n: [os.path.join(BENCH, 'workloads.py'), n, '1']
             for n in WORKLOADS}
