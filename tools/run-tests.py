@@ -18,9 +18,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(TOP, 'tests')
 
 # The suites that exercise module initialization, and the test files of the
-# modules the fork ports (each runs under -R 3:3).  Of test_asyncio, only the
-# parts that drive the C Future and Task: the whole package takes over 15
-# minutes under -R 3:3 on two cores (`make test-all` runs it).
+# modules the fork ports (each runs under -R 3:3).
 MODULE_INIT_SUITES = """
     test_importlib test_import test_imp test_module test_capi test_array
     test__xxsubinterpreters
@@ -28,9 +26,20 @@ MODULE_INIT_SUITES = """
     test_curses test_pickle test_xml_etree_c test_readline test_tracemalloc
     test_ossaudiodev test_tcl test_deque test_defaultdict test_collections
     test_itertools test_io test_memoryio test_buffer test_descr
-    test_asyncio.test_cmodule test_asyncio.test_futures
-    test_asyncio.test_futures2 test_asyncio.test_tasks test_asyncio.test_runners
 """.split()
+
+
+def split_package(name):
+    """The test files of a test package, as separate tests: as one, the
+    package's memory grows over the -R repetitions until its GC-heavy tests
+    take many times longer (test_asyncio took over 45 minutes, split 5)."""
+    import test
+    folder = os.path.join(os.path.dirname(test.__file__), name)
+    return sorted(f'{name}.{f[:-3]}' for f in os.listdir(folder)
+                  if f.startswith('test_') and f.endswith('.py'))
+
+
+MODULE_INIT_SUITES += split_package('test_asyncio')
 # Our tests of the shell tools: refleak hunting means nothing there, run them once.
 ONCE = {'test_tools'}
 # On these machines test_socket's VSOCK tests block in accept() forever.
