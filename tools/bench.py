@@ -9,9 +9,9 @@ Wall-clock mode runs every benchmark on both interpreters, interleaved
 rounds; in a round, each side runs a workload in a fresh process and keeps
 the best of a few timed runs.  It reports per benchmark the median of each
 side and the median of the per-round ratios fork/baseline with their spread
-(min..max).  Callgrind
-mode counts instructions once per side (PYTHONHASHSEED=0, -S: the counts
-repeat exactly), which is the figure to trust where 1 % matters.  Results go
+(min..max).  Callgrind mode counts instructions once per side
+(PYTHONHASHSEED=0, -S: the counts repeat exactly), which is the figure to
+trust where 1 % matters.  Results go
 to build/bench/{wall,callgrind}.json; --report turns them into
 build/bench/report.md and build/bench/ratios.png (gnuplot).
 """

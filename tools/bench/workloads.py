@@ -3,8 +3,9 @@
 A workload does a fixed amount of work (proportional to its scale) with the
 modules the fork ports; tools/bench.py times its call in a fresh interpreter
 (`python -S tools/bench/workloads.py NAME SCALE [REPEAT]`), so import and
-startup are not part of the figure.  Keep each to a second or two at scale 1 on a release
-build.
+startup are not part of the figure.  Keep each short at scale 1 (tens of
+milliseconds on a release build): callgrind runs it at scale 1 under
+valgrind, and the wall-clock mode scales it up.
 """
 import sys
 import time
