@@ -26,6 +26,7 @@ MODULE_INIT_SUITES = """
     test_curses test_pickle test_xml_etree_c test_readline test_tracemalloc
     test_ossaudiodev test_tcl test_deque test_defaultdict test_collections
     test_itertools test_io test_memoryio test_buffer test_descr
+    test_runpy test_cmd_line_script
 """.split()
 
 
