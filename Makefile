@@ -7,6 +7,7 @@
 #   make baseline      pristine 3.11.2, debug and release, same flags
 #   make bench         fork against baseline, release builds, side by side
 #   make docs          the HTML documentation
+#   make install       the optimized build, installed in PREFIX (default /usr/local)
 #   make asan          an AddressSanitizer build of the fork in build/asan
 #   make patches       export the commits of cpython/ to patches/
 #   make check-patches a fresh bootstrap reproduces patches/, and cpython/ holds nothing unexported
@@ -29,7 +30,7 @@ build = mkdir -p $(2) && cd $(2) && \
 	$(MAKE) -s -j$(JOBS) >make.log 2>&1 || { tail -40 make.log; exit 1; }
 
 .PHONY: all deps debug release baseline baseline-debug baseline-release test test-all \
-	bench bench-report docs asan patches check-patches clean distclean
+	bench bench-report docs install asan patches check-patches clean distclean
 
 all: debug
 
@@ -73,11 +74,13 @@ asan: $(SRC)/.git
 	@echo "building build/asan"
 	@CC=clang $(call build,$(SRC),build/asan,$(ASAN_FLAGS))
 
-# The client tests build real extensions with the tools authors use.
+# The client tests build real extensions with the tools authors use; the
+# install test loads Debian's compiled packages in the installed fork.
 CLIENT_DEPS = g++ cython3 pybind11-dev python3-setuptools-whl
+INSTALL_TEST_DEPS = python3-yaml python3-msgpack
 
 test: debug
-	@tools/deps $(CLIENT_DEPS)
+	@tools/deps $(CLIENT_DEPS) $(INSTALL_TEST_DEPS)
 	@./python tools/run-tests.py
 
 test-all: debug
@@ -102,6 +105,24 @@ docs: $(SRC)/.git
 	$(MAKE) -C $(SRC)/Doc html SPHINXBUILD=/usr/bin/sphinx-build SPHINXERRORHANDLING=-W
 	@mkdir -p build && ln -sfn ../$(SRC)/Doc/build/html build/docs
 	@echo "docs: build/docs/index.html"
+
+# make install [PREFIX=DIR] [DESTDIR=STAGING]: CPython's own `make install` of
+# an optimized build (the release build's flags) configured with
+# --prefix=PREFIX, so that getpath and sysconfig (include and library
+# directories, python3.11-config, python3.pc) name the directory the files go
+# to.  One build directory per prefix: build/install/PREFIX.
+PREFIX ?= /usr/local
+INSTALL_BUILD = build/install$(PREFIX)
+
+install: $(SRC)/.git
+	@tools/deps
+	@case "$(PREFIX)" in /*) ;; *) echo "PREFIX must be an absolute path" >&2; exit 1;; esac
+	@echo "building $(INSTALL_BUILD) (log: $(INSTALL_BUILD)/make.log)"
+	@$(call build,$(SRC),$(INSTALL_BUILD),$(RELEASE_FLAGS) --prefix=$(PREFIX))
+	@echo "installing in $(DESTDIR)$(PREFIX) (log: $(INSTALL_BUILD)/install.log)"
+	@$(MAKE) -C $(INSTALL_BUILD) -j1 install DESTDIR=$(DESTDIR) >$(INSTALL_BUILD)/install.log 2>&1 || \
+		{ tail -40 $(INSTALL_BUILD)/install.log; exit 1; }
+	@echo "installed: $(DESTDIR)$(PREFIX)/bin/python3.11"
 
 patches:
 	@tools/export-patches $(SRC) patches

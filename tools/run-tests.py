@@ -41,8 +41,9 @@ def split_package(name):
 
 
 MODULE_INIT_SUITES += split_package('test_asyncio')
-# Our tests of the shell tools: refleak hunting means nothing there, run them once.
-ONCE = {'test_tools'}
+# Our tests of the shell tools and of `make install`: refleak hunting means
+# nothing there (they run other processes), run them once.
+ONCE = {'test_tools', 'test_install'}
 # On these machines test_socket's VSOCK tests block in accept() forever.
 IGNORE = ['*VSOCK*']
 
