@@ -5,6 +5,11 @@
     ./python tools/run-tests.py --all      `make test-all`: the whole regrtest, -j2;
                                            only failures not in
                                            tests/pristine-failures.txt count
+    build/asan/python tools/run-tests.py --asan
+                                           `make test-asan`: the module-init
+                                           suites once each (no -R: hours
+                                           under ASan), then the census, with
+                                           the sanitizer options set by make
 
 The last line is always "N passed, N failed"; the exit status is non-zero when
 anything failed or leaked.
@@ -41,9 +46,10 @@ def split_package(name):
 
 
 MODULE_INIT_SUITES += split_package('test_asyncio')
-# Our tests of the shell tools and of `make install`: refleak hunting means
-# nothing there (they run other processes), run them once.
-ONCE = {'test_tools', 'test_install'}
+# Run once: refleak hunting means nothing for the shell tools and `make
+# install` (they run other processes), and the stress test measures
+# references and memory over its own rounds.
+ONCE = {'test_tools', 'test_install', 'test_stress'}
 # On these machines test_socket's VSOCK tests block in accept() forever.
 IGNORE = ['*VSOCK*']
 
@@ -69,9 +75,10 @@ def regrtest(args):
     return r.good, failed, notes
 
 
-def census():
-    print('$ python tests/census.py', flush=True)
-    rc = subprocess.call([sys.executable, os.path.join(TESTS, 'census.py')])
+def census(*args):
+    print('$ python tests/census.py', *args, flush=True)
+    rc = subprocess.call([sys.executable, os.path.join(TESTS, 'census.py'),
+                          *args])
     return (['census'], []) if rc == 0 else ([], ['census'])
 
 
@@ -93,6 +100,11 @@ def main():
         if expected:
             notes.append('failing on pristine 3.11.2 too (not counted): '
                          + ' '.join(expected))
+    elif '--asan' in sys.argv[1:]:
+        good, bad, notes = regrtest(common + MODULE_INIT_SUITES)
+        passed += good; failed += bad
+        good, bad = census('--timeout', '600')
+        passed += good; failed += bad
     else:
         good, bad, n = regrtest(common + ['-R', '3:3'] + MODULE_INIT_SUITES)
         passed += good; failed += bad; notes += n
