@@ -7,26 +7,37 @@
 Worker threads each create a subinterpreter, import in it every extension
 module of the build that a subinterpreter may load, use a few of them, and
 destroy it, over and over; meanwhile the main thread re-imports and deletes
-the build's shared-library extension modules in the main interpreter.  The
+the build's shared-library extension modules in the main interpreter. The
 work is done in rounds: a round ends when every thread has finished its
-share, and then, with no subinterpreter alive, the run measures the total
-reference count (sys.gettotalrefcount(), debug build) and the resident
-memory (/proc/self/statm).  The first WARMUP_ROUNDS rounds fill the caches
-(interned strings, the import system's caches, the allocator's arenas); after
-them the reference count must not move at all, and resident memory may grow
-by at most RSS_SLACK_KIB per interpreter on average (pristine 3.11.2 grows by
-about 100 KiB per interpreter cycle with every extension imported, see
-README.rst).
+share, and then, with no subinterpreter alive, the run samples the total
+reference count (sys.gettotalrefcount(), debug build), the memory blocks of
+Python's allocator (sys.getallocatedblocks()), the bytes that malloc has
+handed out (glibc's mallinfo2()) and the resident memory (/proc/self/statm).
+The first WARMUP_ROUNDS rounds fill the caches (interned strings, the import
+system's caches, the allocator's arenas). After them the reference count
+must not move at all, the blocks by less than one per ten interpreters, and
+malloc's bytes by less than MALLOC_SLACK_KIB per interpreter (plus
+MALLOC_NOISE_KIB). Resident memory also counts the allocators' free and
+fragmented pages, which settle only over a few hundred interpreters: it is
+checked (at most RSS_SLACK_KIB per interpreter) when at least
+RSS_MIN_INTERPRETERS are measured, so in the full run only. Pristine 3.11.2
+leaks about 100 KiB per interpreter with every extension imported
+(README.rst).
 
-In 3.11 subinterpreters share the GIL, so the threads take turns, but they
-switch inside the interpreters' bytecode and inside module init and
-finalization.  _xxsubinterpreters.run_string() runs an interpreter in the
-calling thread with the thread state that create() made for it, so each
-worker runs only the interpreters it created itself, one at a time (two
-threads running the same interpreter at once is refused: "interpreter already
-running").
+In 3.11 subinterpreters share the GIL, and threads are allowed: create(),
+run_string() and destroy() work from any thread that holds the GIL.
+run_string() runs an interpreter in the calling thread with the thread state
+that create() made for it, so each worker runs only the interpreters it
+created itself, one at a time (two threads running one interpreter at once
+is refused: "interpreter already running").  The threads switch when the
+one holding the GIL releases it (file and socket I/O, imports, sleeps, lock
+waits): a thread that wants the GIL asks for it through the eval breaker of
+its own interpreter, which a thread running another interpreter does not
+look at, so there is no switch every 5 ms across interpreters.
 """
 import _xxsubinterpreters as interpreters
+import array
+import ctypes
 import gc
 import importlib.machinery
 import os
@@ -43,9 +54,13 @@ EXCLUDED = {
     '_tracemalloc': 'refuses subinterpreters (one process-wide tracer)',
     '_xxtestfuzz': 'fuzzing harness, single-phase',
 }
-EXCLUDED_PREFIX = '_test'       # CPython's test modules, single-phase by design
+# CPython's test modules, single-phase by design.
+EXCLUDED_PREFIX = '_test'
 WARMUP_ROUNDS = 2
-RSS_SLACK_KIB = 8
+MALLOC_SLACK_KIB = 4
+MALLOC_NOISE_KIB = 256          # malloc's bytes move by tens of KiB per round
+RSS_SLACK_KIB = 16
+RSS_MIN_INTERPRETERS = 200
 
 # Runs in every subinterpreter: the names of the modules to import are
 # inserted as MODULES.  Failures raise, and run_string() passes them on.
@@ -141,22 +156,81 @@ def rss_kib():
     return resident * os.sysconf('SC_PAGE_SIZE') // 1024
 
 
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+        'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+
+
+def malloc_in_use_kib():
+    """Bytes that the C library's malloc has handed out and not got back
+    (glibc's mallinfo2(): uordblks + hblkhd), in KiB; -1 without glibc.
+    Unlike resident memory, fragmentation does not move it."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except AttributeError:
+        return -1
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return (info.uordblks + info.hblkhd) // 1024
+
+
 def refs():
     gc.collect()
     sys._clear_type_cache()
     return sys.gettotalrefcount()
 
 
-def worker(script, count, errors):
-    for _ in range(count):
-        interp = interpreters.create()
-        try:
-            interpreters.run_string(interp, script)
-        except Exception as exc:
-            errors.append(f'{type(exc).__name__}: {exc}')
-            return
-        finally:
-            interpreters.destroy(interp)
+class Workers:
+    """Threads that live for the whole run (new threads every round would
+    add the C library's per-thread arenas to the memory figures), each
+    running its share of a round's interpreters when told to."""
+
+    def __init__(self, script, shares, errors):
+        self.script = script
+        self.errors = errors
+        self.start_round = threading.Barrier(len(shares) + 1)
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.running = 0
+        self.stopping = False
+        self.threads = [threading.Thread(target=self.work, args=(share,))
+                        for share in shares]
+        for thread in self.threads:
+            thread.start()
+
+    def work(self, share):
+        while True:
+            self.start_round.wait()
+            if self.stopping:
+                return
+            for _ in range(share):
+                if self.errors:
+                    break
+                interp = interpreters.create()
+                try:
+                    interpreters.run_string(interp, self.script)
+                except Exception as exc:
+                    self.errors.append(f'{type(exc).__name__}: {exc}')
+                finally:
+                    interpreters.destroy(interp)
+            with self.lock:
+                self.running -= 1
+                if not self.running:
+                    self.done.set()
+
+    def run_round(self):
+        """Start a round; return the event set when it is over."""
+        self.done.clear()
+        self.running = len(self.threads)
+        self.start_round.wait()
+        return self.done
+
+    def stop(self):
+        self.stopping = True
+        self.start_round.wait()
+        for thread in self.threads:
+            thread.join()
 
 
 def reimport(names, done):
@@ -183,51 +257,63 @@ def stress(interpreters_total, threads, rounds, out=sys.stdout):
     print(f'stress: {per_round * rounds} interpreters in {rounds} rounds, '
           f'{threads} threads, {len(modules)} modules each; main interpreter '
           f're-imports {len(shared)}', file=out, flush=True)
-    # Storing a sample replaces a reference to 0 with one to a new int: the
-    # measurement itself adds no reference.
-    samples = [[0, 0, 0] for _ in range(rounds)]
+    # Samples live in arrays of C integers: storing one creates no object,
+    # so the measurement itself adds no reference and no memory block.
+    samples = [array.array('q', [0, 0, 0, 0]) for _ in range(rounds)]
     errors, reimports, done_rounds = [], 0, 0
     start = time.monotonic()
-    for number in range(rounds):
-        done = threading.Event()
-        workers = [threading.Thread(target=worker, args=(script, n, errors))
-                   for n in share]
-        for thread in workers:
-            thread.start()
-        # Workers take the GIL in turn with this loop: it runs until they end.
-        waiter = threading.Thread(
-            target=lambda: ([t.join() for t in workers], done.set()))
-        waiter.start()
-        reimports += reimport(shared, done)
-        waiter.join()
+
+    def round_done(number):
+        nonlocal done_rounds
         samples[number][0] = refs()
         samples[number][1] = rss_kib()
         samples[number][2] = sys.getallocatedblocks()
+        samples[number][3] = malloc_in_use_kib()
         done_rounds = number + 1
         print(f'  round {done_rounds}/{rounds}: total refs '
               f'{samples[number][0]}, rss {samples[number][1]} KiB, '
               f'blocks {samples[number][2]}, '
+              f'malloc {samples[number][3]} KiB, '
               f'{time.monotonic() - start:.0f} s', file=out, flush=True)
         if errors:
             print('stress: error:', errors[0], file=out, flush=True)
-            break
+
+    workers = Workers(script, share, errors)
+    try:
+        for number in range(rounds):
+            # The workers take the GIL in turn with this loop, which runs
+            # until they have finished the round.
+            reimports += reimport(shared, workers.run_round())
+            round_done(number)
+            if errors:
+                break
+    finally:
+        workers.stop()
     del samples[max(done_rounds, WARMUP_ROUNDS):]
-    measured = per_round * (rounds - WARMUP_ROUNDS)
+    measured = per_round * max(done_rounds - WARMUP_ROUNDS, 0)
     figures = {
-        'interpreters': per_round * done_rounds, 'threads': threads,
+        'interpreters': per_round * done_rounds,
+        'measured_interpreters': measured, 'threads': threads,
         'modules': len(modules), 'main_reimport_cycles': reimports,
         'seconds': round(time.monotonic() - start, 1),
         'refs_after_warmup': samples[WARMUP_ROUNDS - 1][0],
         'refs_end': samples[-1][0],
         'rss_after_warmup_kib': samples[WARMUP_ROUNDS - 1][1],
-        'rss_end_kib': samples[-1][1],
+        # Resident memory moves by a megabyte or two between rounds: the
+        # median of the last three rounds.
+        'rss_end_kib': sorted(sample[1] for sample in samples[-3:])[
+            len(samples[-3:]) // 2],
         'blocks_after_warmup': samples[WARMUP_ROUNDS - 1][2],
         'blocks_end': samples[-1][2],
+        'malloc_after_warmup_kib': samples[WARMUP_ROUNDS - 1][3],
+        'malloc_end_kib': samples[-1][3],
         'errors': errors,
     }
     figures['refs_growth'] = figures['refs_end'] - figures['refs_after_warmup']
     figures['blocks_growth'] = (figures['blocks_end']
                                 - figures['blocks_after_warmup'])
+    figures['malloc_growth_kib'] = (figures['malloc_end_kib']
+                                    - figures['malloc_after_warmup_kib'])
     figures['rss_growth_kib'] = (figures['rss_end_kib']
                                  - figures['rss_after_warmup_kib'])
     figures['rss_growth_per_interp_kib'] = round(
@@ -244,10 +330,18 @@ class StressTests(unittest.TestCase):
     ROUNDS = 5
 
     def check(self, figures):
+        measured = figures['measured_interpreters']
         self.assertEqual(figures['errors'], [])
         self.assertEqual(figures['refs_growth'], 0)
-        self.assertLessEqual(figures['rss_growth_per_interp_kib'],
-                             RSS_SLACK_KIB)
+        # A leaked object per interpreter would add `measured` blocks.
+        self.assertLessEqual(figures['blocks_growth'], max(2, measured // 10))
+        if figures['malloc_end_kib'] >= 0:
+            self.assertLessEqual(
+                figures['malloc_growth_kib'],
+                MALLOC_NOISE_KIB + MALLOC_SLACK_KIB * measured)
+        if measured >= RSS_MIN_INTERPRETERS:
+            self.assertLessEqual(figures['rss_growth_per_interp_kib'],
+                                 RSS_SLACK_KIB)
 
     @unittest.skipUnless(hasattr(sys, 'gettotalrefcount'), 'debug build')
     def test_subinterpreters_from_threads(self):

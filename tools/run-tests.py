@@ -14,6 +14,7 @@
 The last line is always "N passed, N failed"; the exit status is non-zero when
 anything failed or leaked.
 """
+import faulthandler
 import os
 import subprocess
 import sys
@@ -62,7 +63,9 @@ def regrtest(args):
     try:
         r.main()
     except SystemExit:
-        pass
+        # regrtest arms a 2-minute exit watchdog before its SystemExit: we
+        # go on (the census takes longer than that under ASan).
+        faulthandler.cancel_dump_traceback_later()
     # A test file that runs no test (e.g. its setUpModule failed) is a failure.
     failed = sorted(set(r.bad) | set(r.environment_changed)
                     | set(r.run_no_tests))
