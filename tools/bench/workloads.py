@@ -4,8 +4,8 @@ A workload does a fixed amount of work (proportional to its scale) with the
 modules the fork ports; tools/bench.py times its call in a fresh interpreter
 (`python -S tools/bench/workloads.py NAME SCALE [REPEAT]`), so import and
 startup are not part of the figure.  Keep each short at scale 1 (tens of
-milliseconds on a release build): callgrind runs it at scale 1 under
-valgrind, and the wall-clock mode scales it up.
+milliseconds on a release build): callgrind runs it at scales 1 and 2 under
+valgrind and counts the difference, and the wall-clock mode scales it up.
 """
 import sys
 import time
@@ -259,6 +259,177 @@ def array_ops(n):
         total += int(sum(a)) + a.index(4.0) + b.count(7)
         total += len(a.tobytes()) + len(array('b', b.tobytes()[:1000]))
     return total
+
+
+# Fresh module instances.  Re-importing a module after removing it from
+# sys.modules gives pristine 3.11.2 a copy of its cached dict when the
+# module is single-phase, and the fork a new instance with new types and
+# state.  The twelve modules measured one by one:
+REIMPORT = ('_decimal', '_socket', '_csv', '_ctypes', '_datetime', '_asyncio',
+            '_pickle', '_elementtree', 'itertools', '_json', '_collections',
+            'array')
+# The other ported modules, measured together (reimport_others).  Not
+# readline: initializing it again resets the terminal's line editing.
+OTHERS = ('_ssl', '_curses', '_curses_panel', '_zoneinfo', 'ossaudiodev',
+          '_tracemalloc', '_tkinter', '_multiprocessing', '_xxsubinterpreters',
+          'xxsubtype', '_testbuffer', '_io')
+
+
+def _importable(names):
+    """The names that this build can import (the same on both sides)."""
+    import importlib
+    found = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        found.append(name)
+    return found
+
+
+def _reimport(names, count):
+    import importlib
+    names = _importable(names)
+    for _ in range(count):
+        for name in names:
+            del sys.modules[name]
+            importlib.import_module(name)
+
+
+def _reimport_workload(name):
+    def workload(n):
+        _reimport([name], 100 * n)
+    workload.__name__ = 'reimport_' + name.lstrip('_')
+    workload.__doc__ = f'Re-import {name} after removing it from sys.modules.'
+    return workload
+
+
+for _name in REIMPORT:
+    _f = _reimport_workload(_name)
+    globals()[_f.__name__] = _f
+
+
+def reimport_others(n):
+    _reimport(OTHERS, 10 * n)
+
+
+def reimport_all(n):
+    _reimport(REIMPORT + OTHERS, 10 * n)
+
+
+def subinterp_imports(n):
+    """Subinterpreters that each import the twelve REIMPORT modules."""
+    import _xxsubinterpreters as interpreters
+    code = ''.join(f'import {name}\n' for name in REIMPORT)
+    for _ in range(2 * n):
+        interp = interpreters.create()
+        interpreters.run_string(interp, code)
+        interpreters.destroy(interp)
+
+
+# Type creation: class statements, exception classes, types from specs.
+
+def class_dunder(n):
+    """Class statements with special methods, __slots__, a hook."""
+    for _ in range(150 * n):
+        class Vector:
+            __slots__ = ('x', 'y')
+
+            def __init__(self, x, y):
+                self.x, self.y = x, y
+
+            def __repr__(self):
+                return f'Vector({self.x}, {self.y})'
+
+            def __eq__(self, other):
+                return (self.x, self.y) == (other.x, other.y)
+
+            def __hash__(self):
+                return hash((self.x, self.y))
+
+            def __add__(self, other):
+                return Vector(self.x + other.x, self.y + other.y)
+
+            def __len__(self):
+                return 2
+
+            def __getitem__(self, i):
+                return (self.x, self.y)[i]
+
+            def __iter__(self):
+                return iter((self.x, self.y))
+
+        class Scaled(Vector):
+            __slots__ = ('k',)
+
+            def __mul__(self, k):
+                return Scaled(self.x * k, self.y * k)
+
+            __rmul__ = __mul__
+
+        class Registry:
+            members = []
+
+            def __init_subclass__(cls, tag=None, **kw):
+                super().__init_subclass__(**kw)
+                cls.tag = tag
+
+        class Member(Registry, tag='m'):
+            def __call__(self, *args):
+                return args
+
+            def __lt__(self, other):
+                return id(self) < id(other)
+
+        class Namespace(dict):
+            def __getattr__(self, name):
+                return self[name]
+
+            def __setattr__(self, name, value):
+                self[name] = value
+
+        class Plain:
+            def __init__(self):
+                self.a = 1
+    return Vector(1, 2) + Scaled(3, 4) * 2, Member(), Namespace(), Plain()
+
+
+def class_exception(n):
+    """Exception classes: class statements and PyErr_NewExceptionWithDoc()
+    (through _testcapi), with one base and with several."""
+    from _testcapi import make_exception_with_doc as new_exception
+    for _ in range(150 * n):
+        class Error(Exception):
+            pass
+
+        class NotFound(Error, LookupError):
+            pass
+
+        class Timeout(Error, OSError):
+            def __str__(self):
+                return 'timeout'
+
+        Signal = new_exception('mod.Signal', 'A signal.', ArithmeticError)
+        new_exception('mod.Overflow', base=(Signal, OverflowError))
+        new_exception('mod.DivByZero', 'Division by zero.',
+                      (Signal, ZeroDivisionError))
+    return Error, NotFound, Timeout
+
+
+def class_spec(n):
+    """Types from specs (PyType_FromSpec) and an extension module's exec
+    (xxlimited: types, and an exception from PyErr_NewException)."""
+    import _imp
+    import _testcapi
+    from importlib.util import find_spec
+    spec = find_spec('xxlimited')
+    for _ in range(100 * n):
+        for _ in range(5):
+            _testcapi.negative_dictoffset()
+        _testcapi.test_type_from_ephemeral_spec()
+        if spec is not None:
+            _imp.exec_dynamic(_imp.create_dynamic(spec))
 
 
 WORKLOADS = {name: f for name, f in globals().items()
