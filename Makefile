@@ -11,6 +11,7 @@
 #   make asan          an ASan+UBSan build of the fork in build/asan
 #   make test-asan     the module-init suites and the census on build/asan
 #   make stress        1000 subinterpreters from 4 threads (tests/test_stress.py)
+#   make fuzz          libFuzzer over module definitions for FUZZ_TIME seconds
 #   make patches       export the commits of cpython/ to patches/
 #   make check-patches a fresh bootstrap reproduces patches/, and cpython/ holds nothing unexported
 
@@ -26,18 +27,18 @@ RELEASE_FLAGS :=
 ASAN_FLAGS := --with-pydebug --with-address-sanitizer \
 	--with-undefined-behavior-sanitizer --without-pymalloc
 ASAN_CC ?= clang
-# Build function: $(call build,SRCDIR,BUILDDIR,CONFIGURE-FLAGS)
+# Build function: $(call build,SRCDIR,BUILDDIR,CONFIGURE-FLAGS[,MAKE-TARGET])
 # getbuildinfo.o is rebuilt every time, so that sys.version names the patch
 # level of the tree even when only shared modules changed.
 build = mkdir -p $(2) && cd $(2) && \
 	{ [ -f Makefile ] || $(TOP)/$(1)/configure -q $(3) >configure.log 2>&1 || \
 	  { tail -20 configure.log; exit 1; }; } && \
 	rm -f Modules/getbuildinfo.o && \
-	$(MAKE) -s -j$(JOBS) >make.log 2>&1 || { tail -40 make.log; exit 1; }
+	$(MAKE) -s -j$(JOBS) $(4) >make.log 2>&1 || { tail -40 make.log; exit 1; }
 
 .PHONY: all deps debug release baseline baseline-debug baseline-release test test-all \
-	bench bench-report docs install asan test-asan stress patches check-patches \
-	clean distclean
+	bench bench-report docs install asan test-asan stress fuzz fuzz-replay \
+	patches check-patches clean distclean
 
 all: debug
 
@@ -101,7 +102,7 @@ stress: debug
 CLIENT_DEPS = g++ cython3 pybind11-dev python3-setuptools-whl
 INSTALL_TEST_DEPS = python3-yaml python3-msgpack
 
-test: debug
+test: debug fuzz-replay
 	@tools/deps $(CLIENT_DEPS) $(INSTALL_TEST_DEPS)
 	@./python tools/run-tests.py
 
@@ -145,6 +146,54 @@ install: $(SRC)/.git
 	@$(MAKE) -C $(INSTALL_BUILD) -j1 install DESTDIR=$(DESTDIR) >$(INSTALL_BUILD)/install.log 2>&1 || \
 		{ tail -40 $(INSTALL_BUILD)/install.log; exit 1; }
 	@echo "installed: $(DESTDIR)$(PREFIX)/bin/python3.11"
+
+# `make fuzz`: libFuzzer over module definitions (tests/fuzz/, see
+# tests/fuzz/moddef.c) for FUZZ_TIME seconds, in a build of its own, with
+# ASan and UBSan, and the module machinery of libpython instrumented for
+# coverage (-fsanitize=fuzzer-no-link, the files of tests/fuzz/coverage.txt)
+# so that the fuzzer is guided by its branches, not only by the harness's.
+# Only libpython's static library is built there.  New inputs that add
+# coverage are merged into tests/fuzz/corpus, crashes are written to
+# tests/fuzz/crashes: commit both.  An input uses at most 24 bytes (see
+# tests/fuzz/moddef.c): -max_len=32 from the start (-len_control=0).
+FUZZ_TIME ?= 600
+FUZZ_CC ?= clang-14
+FUZZ_FLAGS := $(ASAN_FLAGS)
+FUZZ_SANITIZE := -fsanitize=fuzzer,address,undefined
+LIBPYTHON := libpython3.11d.a
+# UBSan reports are crashes; LeakSanitizer runs when the fuzzer exits (see
+# check_leaks_at_exit() in tests/fuzz/moddef.c).
+FUZZ_RUN := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	build/fuzz/fuzz-moddef -detect_leaks=0
+# $(call fuzz_harness,LIBDIR,OUTDIR,CC,FLAGS): link tests/fuzz/moddef.c
+# against LIBDIR's static libpython into OUTDIR/fuzz-moddef, and build the
+# extension module its imports load, OUTDIR/fuzzmod.so.
+fuzz_harness = mkdir -p $(2) && \
+	$(3) -shared -fPIC -o $(2)/fuzzmod.so tests/fuzz/fuzzmod.c && \
+	$(3) -g -O1 -Wall $(4) -I$(SRC)/Include -I$(1) -rdynamic \
+	    -DFUZZ_STDLIB='"$(TOP)/$(SRC)/Lib"' \
+	    -DFUZZ_MODULE='"$(TOP)/$(2)/fuzzmod.so"' \
+	    -o $(2)/fuzz-moddef tests/fuzz/moddef.c $(1)/$(LIBPYTHON) \
+	    $$(sed -n 's/^\(LIBS\|LIBM\|LIBC\)=//p' $(1)/Makefile)
+
+fuzz: $(SRC)/.git
+	@tools/deps clang-14 libfuzzer-14-dev libclang-rt-14-dev
+	@echo "building build/fuzz (log: build/fuzz/make.log)"
+	@export CC="$(FUZZ_CC)" CFLAGS="-fsanitize=fuzzer-no-link \
+	    -fsanitize-coverage-allowlist=$(TOP)/tests/fuzz/coverage.txt" && \
+	    $(call build,$(SRC),build/fuzz,$(FUZZ_FLAGS),$(LIBPYTHON))
+	@$(call fuzz_harness,build/fuzz,build/fuzz,$(FUZZ_CC),$(FUZZ_SANITIZE))
+	@rm -rf build/fuzz/new && mkdir -p build/fuzz/new tests/fuzz/crashes
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_TIME) -timeout=60 \
+	    -max_len=32 -len_control=0 -print_final_stats=1 \
+	    -artifact_prefix=tests/fuzz/crashes/ \
+	    build/fuzz/new tests/fuzz/corpus
+	$(FUZZ_RUN) -merge=1 tests/fuzz/corpus build/fuzz/new
+
+# The replay of tests/fuzz/ (corpus and crashes) run by `make test`: the same
+# harness without libFuzzer, against the debug build.
+fuzz-replay: debug
+	@$(call fuzz_harness,build/debug,build/fuzz-replay,$(CC),-DFUZZ_REPLAY)
 
 patches:
 	@tools/export-patches $(SRC) patches

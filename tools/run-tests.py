@@ -48,9 +48,10 @@ def split_package(name):
 
 MODULE_INIT_SUITES += split_package('test_asyncio')
 # Run once: refleak hunting means nothing for the shell tools and `make
-# install` (they run other processes), and the stress test measures
-# references and memory over its own rounds.
-ONCE = {'test_tools', 'test_install', 'test_stress'}
+# install` (they run other processes), the fuzz replay (a process that checks
+# reference counts itself), and the stress test, which measures references
+# and memory over its own rounds.
+ONCE = {'test_tools', 'test_install', 'test_fuzz', 'test_stress'}
 # On these machines test_socket's VSOCK tests block in accept() forever.
 IGNORE = ['*VSOCK*']
 
