@@ -9,11 +9,15 @@ Wall-clock mode runs every benchmark on both interpreters, interleaved
 rounds; in a round, each side runs a workload in a fresh process and keeps
 the best of a few timed runs.  It reports per benchmark the median of each
 side and the median of the per-round ratios fork/baseline with their spread
-(min..max).  Callgrind mode counts instructions once per side
-(PYTHONHASHSEED=0, -S: the counts repeat exactly), which is the figure to
-trust where 1 % matters.  A workload's count is that of a run at scale 2
-minus that of a run at scale 1: one scale's worth of the workload in a warm
-process, without startup, imports and set-up, as in wall-clock mode.
+(min..max).  Callgrind mode counts instructions (PYTHONHASHSEED=0, -S: the
+counts repeat exactly), which is the figure to trust where 1 % matters.  A
+workload's count is that of a run at scale 2 minus that of a run at scale 1:
+one scale's worth of the workload in a warm process, without startup,
+imports and set-up, as in wall-clock mode.  Each side counts a workload in
+LAYOUTS memory layouts (workloads.shift_layout()), and the figure is the
+median: one layout can put two lookups of a loop in the same entry of the
+method cache, on either side, which costs a few percent by luck alone.  The
+spread (min..max) is that of the per-layout ratios.
 Results go to build/bench/{wall,callgrind}.json; --report turns them into
 build/bench/report.md and build/bench/ratios.png (gnuplot).
 """
@@ -34,6 +38,8 @@ BASE = os.path.join(TOP, 'build', 'baseline-release', 'python')
 sys.path.insert(0, BENCH)
 from workloads import WORKLOADS  # noqa: E402
 
+# Memory layouts per workload in callgrind mode (see the docstring).
+LAYOUTS = 3
 WALL_SECONDS = 0.1      # each workload is scaled to run about this long,
 WALL_REPEAT = 5         # and each round keeps the best of this many runs
 SUBINTERP_CYCLES = 100
@@ -189,10 +195,10 @@ def wall(args, fork, base):
 
 # Instruction counts.
 
-def instructions(python, args):
+def instructions(python, args, env=ENV):
     err = subprocess.run(['valgrind', '--tool=callgrind',
                           '--callgrind-out-file=/dev/null', python, '-S',
-                          *args], env=ENV, capture_output=True, text=True)
+                          *args], env=env, capture_output=True, text=True)
     if err.returncode:
         raise RuntimeError(f'{python} {args}: {err.stderr[-2000:]}')
     m = re.search(r'Collected : (\d+)', err.stderr)
@@ -200,9 +206,15 @@ def instructions(python, args):
 
 
 def workload_instructions(python, name):
-    """Instructions of one scale of a workload: scale 2 minus scale 1."""
+    """Instructions of one scale of a workload (scale 2 minus scale 1), in
+    each of the LAYOUTS layouts."""
     cmd = [os.path.join(BENCH, 'workloads.py'), name]
-    return instructions(python, cmd + ['2']) - instructions(python, cmd + ['1'])
+    counts = []
+    for layout in range(LAYOUTS):
+        env = dict(ENV, BENCH_LAYOUT=str(layout))
+        counts.append(instructions(python, cmd + ['2'], env)
+                      - instructions(python, cmd + ['1'], env))
+    return counts
 
 
 def callgrind(args, fork, base):
@@ -215,15 +227,19 @@ def callgrind(args, fork, base):
              'subinterp': [os.path.join(BENCH, 'subinterp.py'), '10',
                            *sub_modules]}
     for name, cmd in whole.items():
-        jobs[name] = lambda py, cmd=cmd: instructions(py, cmd)
+        jobs[name] = lambda py, cmd=cmd: [instructions(py, cmd)]
     results = {}
     for name, job in jobs.items():
         if not selected(args, name):
             continue
         f, b = job(fork), job(base)
-        results[name] = {'fork_median': f, 'base_median': b, 'ratio': f / b,
-                         'ratio_min': f / b, 'ratio_max': f / b}
-        print(f'callgrind: {name} {f / b:.4f}', file=sys.stderr)
+        ratios = [x / y for x, y in zip(f, b)]
+        fm, bm = statistics.median(f), statistics.median(b)
+        results[name] = {'fork': f, 'base': b, 'fork_median': fm,
+                         'base_median': bm, 'ratio': fm / bm,
+                         'ratio_min': min(ratios), 'ratio_max': max(ratios)}
+        print(f'callgrind: {name} {fm / bm:.4f} '
+              f'({min(ratios):.4f}..{max(ratios):.4f})', file=sys.stderr)
     return {'mode': 'callgrind', 'modules': modules,
             'subinterp_modules': sub_modules, 'results': results}
 
@@ -259,8 +275,7 @@ def table(data):
     for name, r in data['results'].items():
         fmt = (lambda v: f'{v:14,d}') if unit == 'instructions' else (
             lambda v: f'{v:14.4f}')
-        spread = ('' if data['mode'] == 'callgrind' else
-                  f"{r['ratio_min']:.3f}..{r['ratio_max']:.3f}")
+        spread = f"{r['ratio_min']:.3f}..{r['ratio_max']:.3f}"
         lim = limit(name)
         lines.append(f"{name:<20} {fmt(r['fork_median'])} "
                      f"{fmt(r['base_median'])} {r['ratio']:7.3f}  "

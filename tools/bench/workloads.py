@@ -7,6 +7,7 @@ startup are not part of the figure.  Keep each short at scale 1 (tens of
 milliseconds on a release build): callgrind runs it at scales 1 and 2 under
 valgrind and counts the difference, and the wall-clock mode scales it up.
 """
+import os
 import sys
 import time
 
@@ -437,12 +438,28 @@ WORKLOADS = {name: f for name, f in globals().items()
              and f.__module__ == __name__}
 
 
+def shift_layout(k):
+    """Give k new classes a type version tag (by looking an attribute up on
+    each), so that every type that gets its tag later gets another one.  The
+    method cache of 3.11 indexes its entries by version tag and name address:
+    a pair of (type, name) lookups in a workload's loop that happen to share
+    an entry evict each other on every iteration, a few percent of some
+    workloads that says nothing about the code under test.  tools/bench.py
+    counts instructions in several layouts (BENCH_LAYOUT=k) and takes the
+    median."""
+    classes = [type(f'Layout{i}', (), {}) for i in range(k)]
+    for cls in classes:
+        getattr(cls, 'layout', None)
+    return classes
+
+
 if __name__ == '__main__':
     # NAME SCALE [REPEAT]: print the best of REPEAT timed calls.  The minimum
     # is the least disturbed by the rest of a noisy machine.
     name, scale = sys.argv[1], int(sys.argv[2])
     repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     func = WORKLOADS[name]
+    layout = shift_layout(int(os.environ.get('BENCH_LAYOUT', '0')))
     best = float('inf')
     for _ in range(repeat):
         t0 = time.perf_counter()
