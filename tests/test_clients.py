@@ -33,7 +33,7 @@ import weakref
 from datetime import date, datetime, timedelta, timezone
 from test.support import import_helper
 
-_xxsubinterpreters = import_helper.import_module('_xxsubinterpreters')
+from subinterp import _xxsubinterpreters, run_in_subinterp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -126,14 +126,6 @@ def _build_pybind11(cpp):
     _run([CXX, '-shared', '-fPIC', '-std=c++17', '-O1', '-g',
           '-fvisibility=hidden', *includes, cpp, '-o', out], 'g++ pbclient')
     return out
-
-
-def run_in_subinterp(code, **kwargs):
-    interp = _xxsubinterpreters.create(**kwargs)
-    try:
-        _xxsubinterpreters.run_string(interp, code)
-    finally:
-        _xxsubinterpreters.destroy(interp)
 
 
 def subinterp_error(code, **kwargs):

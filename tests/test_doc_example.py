@@ -17,7 +17,7 @@ import unittest
 import weakref
 from test.support import gc_collect, import_helper
 
-_xxsubinterpreters = import_helper.import_module('_xxsubinterpreters')
+from subinterp import EMPTY, cycle_refs, run_in_subinterp
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(TOP, 'cpython', 'Doc', 'includes', 'tally.c')
@@ -70,14 +70,6 @@ def load():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def run_in_subinterp(code, **kwargs):
-    interp = _xxsubinterpreters.create(**kwargs)
-    try:
-        _xxsubinterpreters.run_string(interp, code)
-    finally:
-        _xxsubinterpreters.destroy(interp)
 
 
 class TallyTests(unittest.TestCase):
@@ -183,17 +175,9 @@ class TallyTests(unittest.TestCase):
 
     @unittest.skipUnless(hasattr(sys, 'gettotalrefcount'), 'debug build')
     def test_subinterpreter_cycle_leaks_nothing(self):
-        def leaked(code, cycles=10):
-            for _ in range(3):
-                run_in_subinterp(code)
-            before = sys.gettotalrefcount()
-            for _ in range(cycles):
-                run_in_subinterp(code)
-            return sys.gettotalrefcount() - before
         code = (f'import sys; sys.path.insert(0, {BUILD!r}); '
                 f'import tally; t = tally.Tally(); t.label = t; t.add()')
-        empty = 'import sys; sys.path.insert(0, "."); sys.path.pop(0)'
-        self.assertLessEqual(leaked(code), leaked(empty))
+        self.assertLessEqual(cycle_refs(code), cycle_refs(EMPTY))
 
 
 if __name__ == '__main__':
