@@ -69,7 +69,6 @@ def load():
     return module
 
 
-
 class ExampleTests(unittest.TestCase):
     def test_counter(self):
         m = load()
