@@ -1,9 +1,10 @@
 """The benchmark workloads: each a function taking a scale factor.
 
-A workload does a fixed amount of work (proportional to its scale) with the
-modules the fork ports; tools/bench.py times its call in a fresh interpreter
-(`python -S tools/bench/workloads.py NAME SCALE [REPEAT]`), so import and
-startup are not part of the figure.  Keep each short at scale 1 (tens of
+A workload does a fixed amount of work (proportional to its scale; at scale
+0, only its imports and set-up) with the modules the fork ports;
+tools/bench.py times its call in a fresh interpreter (`python -S
+tools/bench/workloads.py NAME SCALE [REPEAT]`), so import and startup are
+not part of the figure.  Keep each short at scale 1 (tens of
 milliseconds on a release build): callgrind runs it at scales 1 and 2 under
 valgrind and counts the difference, and the wall-clock mode scales it up.
 """
@@ -37,6 +38,7 @@ def decimal_telco(n):
 def decimal_pi(n):
     from decimal import Decimal, getcontext
     ctx = getcontext()
+    s = 0
     for _ in range(40 * n):
         ctx.prec = 400
         lasts, t, s, num, nn, d, da = 0, Decimal(3), 3, 1, 0, 0, 24
@@ -54,6 +56,7 @@ def decimal_factorial(n):
     from decimal import Decimal, getcontext, MAX_PREC, MAX_EMAX, MIN_EMIN
     ctx = getcontext()
     ctx.prec, ctx.Emax, ctx.Emin = MAX_PREC, MAX_EMAX, MIN_EMIN
+    r = None
     for _ in range(3 * n):
         r = Decimal(1)
         for i in range(1, 3000):
@@ -109,6 +112,7 @@ def pickle_mixed(n):
 def collections_ops(n):
     from collections import deque, defaultdict, namedtuple, OrderedDict
     Point = namedtuple('Point', 'x y z')
+    s = 0
     for _ in range(n):
         d = deque(maxlen=1000)
         for i in range(50000):
@@ -334,6 +338,8 @@ def subinterp_imports(n):
 
 def class_dunder(n):
     """Class statements with special methods, __slots__, a hook."""
+    if n == 0:
+        return None
     for _ in range(150 * n):
         class Vector:
             __slots__ = ('x', 'y')
@@ -401,6 +407,7 @@ def class_exception(n):
     """Exception classes: class statements and PyErr_NewExceptionWithDoc()
     (through _testcapi), with one base and with several."""
     from _testcapi import make_exception_with_doc as new_exception
+    Error = NotFound = Timeout = None
     for _ in range(150 * n):
         class Error(Exception):
             pass
